@@ -53,3 +53,18 @@ export function releaseBuckets(bucket_ids: number[], destination: string): numbe
   box.commit();
   return bucket_ids.length;
 }
+
+/** The buckets this replica set owns, as [first, last] ranges (compact: 3000 buckets are one or two ranges). */
+export function ownedBucketRanges(): number[][] {
+  const ranges: number[][] = [];
+  let current: number[] | undefined;
+  for (const [, row] of space("buckets").index["status"]!.pairs(["active"], { iterator: "EQ" })) {
+    const bucket_id = row[B.bucket_id] as number;
+    if (current !== undefined && current[1] === bucket_id - 1) current[1] = bucket_id;
+    else {
+      current = [bucket_id, bucket_id];
+      ranges.push(current);
+    }
+  }
+  return ranges;
+}

@@ -7,7 +7,7 @@ import * as fiber from "fiber";
 import { loadConfig, type NodeConfig } from "./config";
 import { migrate, SCHEMA_VERSION } from "./schema";
 import { failure } from "./errors";
-import { assignBuckets, bucketCount, releaseBuckets, setBucketCount } from "./buckets";
+import { assignBuckets, bucketCount, ownedBucketRanges, releaseBuckets, setBucketCount } from "./buckets";
 import * as procedures from "./procedures";
 import { schedulerStats, startScheduler, wakeScheduler } from "./scheduler";
 import { notifierStats, startNotifier, wakeNotifier } from "./notifier";
@@ -27,6 +27,7 @@ const SERVICE_PROCEDURES: Record<string, Procedure> = {
   billing_ledger: procedures.ledgerPage,
   billing_pending_notifications: procedures.pendingNotifications,
   billing_info: () => nodeInfo(),
+  billing_buckets_owned: () => ({ replicaset_name: node.config!.replicaset_name, ranges: ownedBucketRanges() }),
   billing_noop: () => true,
 };
 
