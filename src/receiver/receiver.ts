@@ -37,6 +37,8 @@ export class PoweroffReceiver {
   total = 0;
   private server: Server | undefined;
   private waiters: Array<() => void> = [];
+  /** The port of the first start, kept so a restarted receiver comes back at the same URL. */
+  private boundPort: number | undefined;
 
   constructor(private readonly options: ReceiverOptions = {}) {}
 
@@ -56,8 +58,9 @@ export class PoweroffReceiver {
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
-      server.listen(this.options.port ?? 0, this.options.host ?? "127.0.0.1", () => resolve());
+      server.listen(this.boundPort ?? this.options.port ?? 0, this.options.host ?? "127.0.0.1", () => resolve());
     });
+    this.boundPort = (server.address() as AddressInfo).port;
   }
 
   async stop(): Promise<void> {

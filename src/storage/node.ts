@@ -76,7 +76,7 @@ function guarded(name: string, procedure: Procedure): (this: void, request: Reco
   };
 }
 
-function publish(procedures: Record<string, Procedure>, user: string): void {
+function publish(procedures: Record<string, Procedure>, users: string[]): void {
   const globals = _G as unknown as Record<string, unknown>;
   const schema = box.schema as unknown as {
     func: { create(this: void, name: string, options: object): void };
@@ -86,7 +86,7 @@ function publish(procedures: Record<string, Procedure>, user: string): void {
     globals[name] = guarded(name, procedure);
     if (box.info.ro) continue;
     schema.func.create(name, { setuid: true, if_not_exists: true });
-    schema.user.grant(user, "execute", "function", name, { if_not_exists: true });
+    for (const user of users) schema.user.grant(user, "execute", "function", name, { if_not_exists: true });
   }
 }
 
@@ -154,8 +154,8 @@ export function start(this: void, configText: string, poweroffUrlFromEnv: string
     waitForSchema();
   }
   procedures.configureProcedures(config.poweroff.resumed_url !== "");
-  publish(SERVICE_PROCEDURES, config.service_user.name);
-  publish(ADMIN_PROCEDURES, config.admin_user.name);
+  publish(SERVICE_PROCEDURES, [config.service_user.name, config.admin_user.name]);
+  publish(ADMIN_PROCEDURES, [config.admin_user.name]);
   startScheduler(config.depletion_batch_max, wakeNotifier);
   startNotifier(config.poweroff);
   log.info(`billing node ${config.instance_name} (${config.replicaset_name}) ready on ${config.listen}, read_only=${tostring(box.info.ro)}`);
