@@ -15,6 +15,12 @@ export type Decimal = decimal.Decimal;
 
 export const ZERO = decimal.new(0);
 const MS_PER_S = 1000;
+/**
+ * Deadlines further out than this (about 317 years) are stored as "never":
+ * they would not fit the unsigned deadline field exactly, and any deposit or
+ * rate change recomputes the deadline anyway.
+ */
+export const DEADLINE_HORIZON_MS = 10_000_000_000_000;
 
 /** A parsed decimal, or the catalogue name of why it was refused. */
 export type Parsed = { ok: true; value: Decimal } | { ok: false; error: ErrorName; field: string };
@@ -64,6 +70,7 @@ export function depletesAt(balance: Decimal, rate_per_s: Decimal, updated_at_ms:
   if (balance === ZERO) return updated_at_ms;
   const needed = dMul(balance, MS_PER_S);
   let t = decimal.round(dDiv(needed, rate_per_s), 0);
+  if (dLt(decimal.new(DEADLINE_HORIZON_MS), t)) return undefined;
   while (dLt(dMul(rate_per_s, t), needed)) t = dAdd(t, decimal.new(1));
   while (t !== ZERO && !dLt(dMul(rate_per_s, dSub(t, decimal.new(1))), needed)) t = dSub(t, decimal.new(1));
   return updated_at_ms + toInteger(t);
