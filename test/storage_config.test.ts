@@ -111,3 +111,29 @@ describe("exactness", () => {
     }
   });
 });
+
+describe("idempotency keys", () => {
+  it("expire after their time to live, so the table stays bounded", async () => {
+    const f = await startSingleNode({ idempotency_ttl_ms: 1000 });
+    try {
+      await f.call("billing_create_customer", { customer_id: 3, name: "n", accounts: [{ account_id: 1, name: "a" }] });
+      const request = { customer_id: 3, account_id: 1, amount: "1", idempotency_key: "k" };
+      await f.call("billing_deposit", request);
+      const [replayed] = await f.call("billing_deposit", request);
+      assert.equal(replayed.replayed, true);
+      const deadline = Date.now() + 10_000;
+      let stats: any;
+      do {
+        await new Promise((r) => setTimeout(r, 200));
+        [stats] = await f.admin.call("billing_stats", []) as any[];
+      } while (stats.janitor.idempotency_keys > 0 && Date.now() < deadline);
+      assert.equal(stats.janitor.idempotency_keys, 0);
+      assert.equal(stats.janitor.idempotency_expired_total, 1);
+      const [fresh] = await f.call("billing_deposit", request);
+      assert.equal(fresh.replayed, false);
+      assert.equal(fresh.balance, "2");
+    } finally {
+      await f.close();
+    }
+  });
+});

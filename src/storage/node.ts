@@ -12,6 +12,7 @@ import * as procedures from "./procedures";
 import { schedulerStats, startScheduler, wakeScheduler } from "./scheduler";
 import { notifierStats, startNotifier, wakeNotifier } from "./notifier";
 import { space } from "./db";
+import { janitorStats, startJanitor } from "./janitor";
 import { nowMs } from "./time";
 
 type Procedure = (this: void, request: Record<string, unknown>) => unknown;
@@ -37,7 +38,7 @@ const ADMIN_PROCEDURES: Record<string, Procedure> = {
   billing_buckets_release: (request) => releaseBuckets(request["bucket_ids"] as number[], request["destination"] as string),
   billing_promote: () => promote(),
   billing_demote: () => demote(),
-  billing_stats: () => ({ ...nodeInfo(), scheduler: schedulerStats(), notifier: notifierStats() }),
+  billing_stats: () => ({ ...nodeInfo(), scheduler: schedulerStats(), notifier: notifierStats(), janitor: janitorStats() }),
 };
 
 export const API_VERSION = 1;
@@ -158,6 +159,7 @@ export function start(this: void, configText: string, poweroffUrlFromEnv: string
   publish(ADMIN_PROCEDURES, [config.admin_user.name]);
   startScheduler(config.depletion_batch_max, wakeNotifier);
   startNotifier(config.poweroff);
+  startJanitor(config.idempotency_ttl_ms);
   log.info(`billing node ${config.instance_name} (${config.replicaset_name}) ready on ${config.listen}, read_only=${tostring(box.info.ro)}`);
 }
 
