@@ -39,6 +39,7 @@ export interface StorageNodeConfig {
   };
   depletion_batch_max?: number;
   idempotency_ttl_ms?: number;
+  test_hooks?: boolean;
 }
 
 export interface StartOptions {

@@ -43,6 +43,8 @@ export interface NodeConfig {
   poweroff: PoweroffConfig;
   depletion_batch_max: number;
   idempotency_ttl_ms: number;
+  /** Publishes set-up procedures for tests and benchmarks. Never in production. */
+  test_hooks: boolean;
 }
 
 type Check = (value: unknown) => string | undefined;
@@ -99,6 +101,7 @@ const NODE_DEFAULTS: Omit<NodeConfig, "instance_name" | "listen" | "work_dir" | 
   sync_timeout_s: 5,
   depletion_batch_max: 1000,
   idempotency_ttl_ms: 24 * 3600 * 1000,
+  test_hooks: false,
 };
 
 const NODE_CHECKS: Record<Exclude<keyof NodeConfig, "poweroff">, Check> = {
@@ -118,6 +121,7 @@ const NODE_CHECKS: Record<Exclude<keyof NodeConfig, "poweroff">, Check> = {
   admin_user: isUser,
   depletion_batch_max: intIn(1, 100000),
   idempotency_ttl_ms: intIn(1000, 30 * 24 * 3600 * 1000),
+  test_hooks: isBoolean,
 };
 
 function merge<T extends object>(defaults: object, given: unknown, checks: Record<string, Check>, prefix: string): T {

@@ -13,6 +13,7 @@ import { schedulerStats, startScheduler, wakeScheduler } from "./scheduler";
 import { notifierStats, startNotifier, wakeNotifier } from "./notifier";
 import { space } from "./db";
 import { janitorStats, startJanitor } from "./janitor";
+import { scheduleDepletion } from "./testhooks";
 import { nowMs } from "./time";
 
 type Procedure = (this: void, request: Record<string, unknown>) => unknown;
@@ -39,6 +40,11 @@ const ADMIN_PROCEDURES: Record<string, Procedure> = {
   billing_promote: () => promote(),
   billing_demote: () => demote(),
   billing_stats: () => ({ ...nodeInfo(), scheduler: schedulerStats(), notifier: notifierStats(), janitor: janitorStats() }),
+};
+
+/** Set-up points for tests and benchmarks; published only with `test_hooks: true`. */
+const TEST_PROCEDURES: Record<string, Procedure> = {
+  billing_test_schedule_depletion: (request) => scheduleDepletion(request),
 };
 
 export const API_VERSION = 1;
@@ -157,6 +163,7 @@ export function start(this: void, configText: string, poweroffUrlFromEnv: string
   procedures.configureProcedures(config.poweroff.resumed_url !== "");
   publish(SERVICE_PROCEDURES, [config.service_user.name, config.admin_user.name]);
   publish(ADMIN_PROCEDURES, [config.admin_user.name]);
+  if (config.test_hooks) publish(TEST_PROCEDURES, [config.admin_user.name]);
   startScheduler(config.depletion_batch_max, wakeNotifier);
   startNotifier(config.poweroff);
   startJanitor(config.idempotency_ttl_ms);
