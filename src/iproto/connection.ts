@@ -6,7 +6,7 @@
  * its reply, its timeout, or an IprotoConnectionError when the socket closes.
  */
 import { connect as netConnect, type Socket } from "node:net";
-import { Body, RequestType, ResponseCode } from "./constants.ts";
+import { Body, ErrCode, GREETING_SIZE, RequestType, ResponseCode } from "./constants.ts";
 import { decodeReply, serverErrorOf, type Reply } from "./decode.ts";
 import { RawStr, encodeRequest } from "./encode.ts";
 import {
@@ -16,7 +16,6 @@ import {
   IprotoServerError,
   IprotoTimeoutError,
 } from "./errors.ts";
-import { GREETING_SIZE } from "./constants.ts";
 import { chapSha1Scramble, parseGreeting, type Greeting } from "./greeting.ts";
 import { PacketReader } from "./frames.ts";
 
@@ -34,6 +33,13 @@ interface Pending {
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
 }
+
+/** Server errors to an auth request that mean "wrong credentials", not "try later". */
+const CREDENTIAL_ERRORS: ReadonlySet<number> = new Set([
+  ErrCode.PASSWORD_MISMATCH,
+  ErrCode.NO_SUCH_USER,
+  ErrCode.ACCESS_DENIED, // e.g. the user lacks the 'session' privilege
+]);
 
 /** Sync ids wrap well before 2^53; a collision would need 4 billion requests in flight. */
 const MAX_SYNC = 0xffffffff;
@@ -53,6 +59,8 @@ export class Connection {
   private corked = false;
   private lastError: Error | undefined;
   private closeReason: IprotoError | undefined;
+  /** Set until the 128-byte greeting has arrived. */
+  private greetingWaiter: ((raw: Buffer) => void) | undefined;
 
   constructor(
     private readonly opts: ConnectionOptions,
@@ -63,9 +71,11 @@ export class Connection {
     this.socket.setNoDelay(true); // requests are small and latency-bound
     this.socket.setKeepAlive(true, 10_000); // notice a peer that vanished without a FIN
     this.closed = new Promise((resolve) => this.socket.once("close", () => resolve()));
+    // One permanent data listener: swapping listeners could drop a chunk in between.
+    this.socket.on("data", (chunk: Buffer) => this.handleData(chunk));
+    this.socket.on("error", (err) => (this.lastError = err));
     this.ready = this.handshake();
     this.ready.catch(() => {}); // observed by the client; avoid an unhandled rejection here
-    this.socket.on("error", (err) => (this.lastError = err));
     this.socket.on("close", () => this.handleClose());
   }
 
@@ -123,8 +133,6 @@ export class Connection {
     }, this.opts.connectTimeoutMs);
     try {
       const greeting = parseGreeting(await this.readGreeting());
-      this.socket.on("data", (chunk: Buffer) => this.handleData(chunk));
-      this.handleData(Buffer.alloc(0)); // packets that came with the greeting's read
       if (this.opts.user !== undefined) await this.authenticate(this.opts.user, greeting.salt);
       this.isReady = true;
       return greeting;
@@ -139,18 +147,12 @@ export class Connection {
 
   private readGreeting(): Promise<Buffer> {
     return new Promise((resolve, reject) => {
-      const onData = (chunk: Buffer): void => {
-        this.reader.push(chunk);
-        const raw = this.reader.takeRaw(GREETING_SIZE);
-        if (raw === null) return;
-        this.socket.off("data", onData).off("close", onClose);
-        resolve(raw);
-      };
-      const onClose = (): void => {
-        this.socket.off("data", onData);
+      this.greetingWaiter = resolve;
+      this.socket.once("close", () => {
+        if (this.greetingWaiter === undefined) return;
+        this.greetingWaiter = undefined;
         reject(this.closeReason ?? this.connectionLost(false));
-      };
-      this.socket.on("data", onData).once("close", onClose);
+      });
     });
   }
 
@@ -160,8 +162,13 @@ export class Connection {
     try {
       await this.request(RequestType.AUTH, body, this.opts.connectTimeoutMs);
     } catch (err) {
-      if (err instanceof IprotoServerError) {
+      // Only a refusal of the credentials is an auth failure. Other errors are
+      // transient: a server still bootstrapping answers ER_LOADING (116) here.
+      if (err instanceof IprotoServerError && CREDENTIAL_ERRORS.has(err.code)) {
         throw new IprotoAuthError(`authentication as '${user}' failed: ${err.message}`, err.code);
+      }
+      if (err instanceof IprotoServerError) {
+        throw new IprotoConnectionError(`authentication not possible yet: ${err.message}`, false, { cause: err });
       }
       throw err;
     }
@@ -169,6 +176,13 @@ export class Connection {
 
   private handleData(chunk: Buffer): void {
     this.reader.push(chunk);
+    if (this.greetingWaiter !== undefined) {
+      const raw = this.reader.takeRaw(GREETING_SIZE); // the greeting has no length prefix
+      if (raw === null) return;
+      const waiter = this.greetingWaiter;
+      this.greetingWaiter = undefined;
+      waiter(raw);
+    }
     try {
       for (let packet = this.reader.next(); packet !== null; packet = this.reader.next()) {
         this.dispatch(packet);
@@ -201,8 +215,9 @@ export class Connection {
 
   private connectionLost(sent: boolean): IprotoConnectionError {
     const where = `${this.opts.host}:${this.opts.port}`;
+    const what = this.isReady ? `connection to ${where} lost` : `cannot connect to ${where}`;
     const why = this.lastError ? `: ${this.lastError.message}` : "";
-    return new IprotoConnectionError(`connection to ${where} lost${why}`, sent, { cause: this.lastError });
+    return new IprotoConnectionError(`${what}${why}`, sent, { cause: this.lastError });
   }
 
   private handleClose(): void {
