@@ -69,6 +69,11 @@ export class StorageProcess {
     return this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null;
   }
 
+  /** The node's process id while it runs (fault injection in tests: SIGSTOP/SIGCONT). */
+  get pid(): number | undefined {
+    return this.running ? this.child?.pid : undefined;
+  }
+
   get logPath(): string {
     return join(this.config.work_dir, "tarantool.log");
   }
@@ -112,7 +117,9 @@ export class StorageProcess {
         await this.exited;
         const output = existsSync(join(this.config.work_dir, "stdout.log"))
           ? readFileSync(join(this.config.work_dir, "stdout.log"), "utf8") : "";
-        throw new Error(`${this.config.instance_name} exited during start: ${output.trim() || this.readLog(logOffset).slice(-2000)}`);
+        // stdout only says "fatal error"; the reason (e.g. a refused config) is in the node's log.
+        const detail = [output.trim(), this.readLog(logOffset).slice(-2000).trim()].filter((part) => part !== "").join("\n");
+        throw new Error(`${this.config.instance_name} exited during start: ${detail}`);
       }
       if (this.readLog(logOffset).includes(`billing node ${this.config.instance_name} `) && (await canConnect(this.host, this.port))) return;
       await sleep(50);
