@@ -89,7 +89,9 @@ export class Connection {
 
   /** Sends one request; resolves with the reply body, rejects with a typed IprotoError. */
   request(type: number, body: ReadonlyArray<readonly [number, unknown]>, timeoutMs: number): Promise<Reply["body"]> {
-    if (this.isClosed) {
+    // A peer that already closed its side (FIN read, "close" not yet emitted) will never see this
+    // request: Node refuses the write. Say so, so callers may retry a write safely.
+    if (this.isClosed || this.socket.readableEnded || !this.socket.writable) {
       return Promise.reject(new IprotoConnectionError("connection is closed; request not sent", false));
     }
     const sync = this.nextSync;

@@ -39,7 +39,9 @@ const ADMIN_PROCEDURES: Record<string, Procedure> = {
   billing_buckets_release: (request) => releaseBuckets(request["bucket_ids"] as number[], request["destination"] as string),
   billing_promote: () => promote(),
   billing_demote: () => demote(),
-  billing_stats: () => ({ ...nodeInfo(), scheduler: schedulerStats(), notifier: notifierStats(), janitor: janitorStats() }),
+  billing_stats: () => ({
+    ...nodeInfo(), vclock: box.info.vclock, scheduler: schedulerStats(), notifier: notifierStats(), janitor: janitorStats(),
+  }),
 };
 
 /** Set-up points for tests and benchmarks; published only with `test_hooks: true`. */
