@@ -183,11 +183,12 @@ describe("/v1 against the storage's own refusals", () => {
     assert.equal(account.balance.split(".")[0]!.length <= 18, true);
   });
 
-  it("a name of 256 characters but more than 256 bytes is refused as INVALID_ARGUMENT by the storage, as 400", async () => {
-    // The contract says characters; the storage counts bytes. Either way the client gets a 400.
-    const res = await app.inject({ method: "POST", url: "/v1/customers", payload: { customer_id: 103, name: "ж".repeat(200) } });
-    const body = expectStatus(res, 400, "INVALID_ARGUMENT");
-    assert.deepEqual(body.details, { field: "name" });
+  it("counts a name's length in characters, not bytes, on both sides", async () => {
+    const longest = "ж".repeat(256); // 512 bytes of UTF-8
+    const created = expectStatus(await app.inject({ method: "POST", url: "/v1/customers", payload: { customer_id: 103, name: longest } }), 201);
+    assert.equal(created.name, longest);
+    const res = await app.inject({ method: "POST", url: "/v1/customers", payload: { customer_id: 104, name: "ж".repeat(257) } });
+    expectStatus(res, 400, "VALIDATION_FAILED");
   });
 });
 

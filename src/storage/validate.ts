@@ -1,4 +1,5 @@
 /** Argument checks shared by the procedures: each returns an error name or undefined. */
+import * as utf8 from "utf8";
 import { LIMITS } from "../contract/limits";
 import type { ErrorName } from "../contract/errors";
 
@@ -9,8 +10,11 @@ export function isId(value: unknown): value is number {
   return typeof value === "number" && value >= 1 && value <= LIMITS.id_max && math.floor(value) === value;
 }
 
+/** A name of 1..name_length_max characters (not bytes) of valid UTF-8. */
 export function isName(value: unknown): value is string {
-  return typeof value === "string" && value.length >= 1 && value.length <= LIMITS.name_length_max;
+  if (typeof value !== "string" || value.length === 0 || value.length > LIMITS.name_length_max * 4) return false;
+  const characters = utf8.len(value);
+  return characters !== undefined && characters <= LIMITS.name_length_max;
 }
 
 /** Refuses anything but a table whose keys are all in `allowed` (a typo'd optional field must not be ignored). */

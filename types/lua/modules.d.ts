@@ -51,3 +51,8 @@ declare module "crypto" {
     sha256(this: void, key: string, message: string): string;
   };
 }
+
+declare module "utf8" {
+  /** Characters in a UTF-8 string; undefined when it is not valid UTF-8. */
+  export function len(value: string): number | undefined;
+}
