@@ -166,7 +166,8 @@ export function deposit(request: Request): Outcome<Record<string, unknown>> {
   }
   box.commit();
   noteDeadline(deadline);
-  if (revived && settings.resumed_enabled) wakeNotifier();
+  // A deadline passed before this call (settled inline) or a revival queued a notification.
+  if (account !== found || (revived && settings.resumed_enabled)) wakeNotifier();
   return success(result);
 }
 
@@ -196,6 +197,7 @@ export function setRate(request: Request): Outcome<AccountView> {
   const deadline = storeState(account, settled, parsed.value, status, seq, now_ms);
   box.commit();
   noteDeadline(deadline);
+  if (account !== found) wakeNotifier(); // a deadline that had passed was settled inline
   return success(accountView(space("accounts").get([customer_id, account_id])!, now_ms));
 }
 
