@@ -12,6 +12,17 @@ import { fileURLToPath } from "node:url";
 export const REPO_ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const BOOTSTRAP = join(REPO_ROOT, "src/storage/instance.lua");
 
+/** A node's power-off settings; fields left out take the storage's defaults (src/storage/config.ts). */
+export interface PoweroffSettings {
+  url?: string;
+  resumed_url?: string;
+  secret?: string;
+  pool_size?: number;
+  request_timeout_ms?: number;
+  backoff_min_ms?: number;
+  backoff_max_ms?: number;
+}
+
 /** The node config as storage/config.ts validates it (snake_case, like the Lua side). */
 export interface StorageNodeConfig {
   instance_name: string;
@@ -28,15 +39,7 @@ export interface StorageNodeConfig {
   sync_timeout_s?: number;
   service_user: { name: string; password: string };
   admin_user: { name: string; password: string };
-  poweroff?: {
-    url?: string;
-    resumed_url?: string;
-    secret?: string;
-    pool_size?: number;
-    request_timeout_ms?: number;
-    backoff_min_ms?: number;
-    backoff_max_ms?: number;
-  };
+  poweroff?: PoweroffSettings;
   depletion_batch_max?: number;
   idempotency_ttl_ms?: number;
   test_hooks?: boolean;

@@ -8,7 +8,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse as parseYaml } from "yaml";
-import { REPO_ROOT } from "./storage-process.ts";
+import { POWEROFF_BOUNDS } from "../contract/limits.ts";
+import { REPO_ROOT, type PoweroffSettings } from "./storage-process.ts";
 
 export type Role = "master" | "replica";
 
@@ -26,15 +27,7 @@ export interface TopologyUser {
 }
 
 /** Same fields and bounds as the storage config's `poweroff`; absent fields take the storage's defaults. */
-export interface PoweroffSettings {
-  url?: string;
-  resumed_url?: string;
-  secret?: string;
-  pool_size?: number;
-  request_timeout_ms?: number;
-  backoff_min_ms?: number;
-  backoff_max_ms?: number;
-}
+export type { PoweroffSettings };
 
 export interface Topology {
   bucket_count: number;
@@ -106,10 +99,10 @@ const POWEROFF_CHECKS: Record<keyof PoweroffSettings, Check> = {
   url: isUrlOrEmpty,
   resumed_url: isUrlOrEmpty,
   secret: isString,
-  pool_size: intIn(1, 512),
-  request_timeout_ms: intIn(10, 60000),
-  backoff_min_ms: intIn(1, 60000),
-  backoff_max_ms: intIn(1, 3600000),
+  pool_size: intIn(...POWEROFF_BOUNDS.pool_size),
+  request_timeout_ms: intIn(...POWEROFF_BOUNDS.request_timeout_ms),
+  backoff_min_ms: intIn(...POWEROFF_BOUNDS.backoff_min_ms),
+  backoff_max_ms: intIn(...POWEROFF_BOUNDS.backoff_max_ms),
 };
 
 const INSTANCE_CHECKS: Record<keyof TopologyInstance, Check> = { name: isName, host: isHost, port: isPort, role: isRole };

@@ -24,3 +24,15 @@ export const LIMITS = {
   /** Outbox rows returned by one listing. */
   outbox_page_max: 1000,
 } as const;
+
+/**
+ * Bounds of the power-off settings, [min, max] inclusive: checked by the
+ * storage at start (src/storage/config.ts) and by the topology loader
+ * (src/cluster/topology.ts), so a bad value is caught before any node starts.
+ */
+export const POWEROFF_BOUNDS = {
+  pool_size: [1, 512],
+  request_timeout_ms: [10, 60000],
+  backoff_min_ms: [1, 60000],
+  backoff_max_ms: [1, 3600000],
+} as const;

@@ -4,6 +4,7 @@
  * with a message naming the field. Defaults live here and nowhere else.
  */
 import * as json from "json";
+import { POWEROFF_BOUNDS } from "../contract/limits";
 
 export interface PoweroffConfig {
   /** GET target; may contain {user_id}, {account_id}, {event_id}. Empty: notifications wait in the outbox. */
@@ -83,10 +84,10 @@ const POWEROFF_CHECKS: Record<keyof PoweroffConfig, Check> = {
   url: isUrlOrEmpty,
   resumed_url: isUrlOrEmpty,
   secret: isString,
-  pool_size: intIn(1, 512),
-  request_timeout_ms: intIn(10, 60000),
-  backoff_min_ms: intIn(1, 60000),
-  backoff_max_ms: intIn(1, 3600000),
+  pool_size: intIn(...POWEROFF_BOUNDS.pool_size),
+  request_timeout_ms: intIn(...POWEROFF_BOUNDS.request_timeout_ms),
+  backoff_min_ms: intIn(...POWEROFF_BOUNDS.backoff_min_ms),
+  backoff_max_ms: intIn(...POWEROFF_BOUNDS.backoff_max_ms),
 };
 
 const NODE_DEFAULTS: Omit<NodeConfig, "instance_name" | "listen" | "work_dir" | "service_user" | "admin_user" | "poweroff"> = {
