@@ -1,19 +1,7 @@
 #!/usr/bin/env node
 /**
- * `billing`: the operator's command. One topology file (the embedded default
- * unless --topology or BILLING_TOPOLOGY names another) describes the cluster.
- *
- *   billing start                 the local cluster, gateway and demo receiver, in the foreground
- *   billing stop | status         the running local cluster
- *   billing promote RS INSTANCE   failover: make INSTANCE the master of replica set RS
- *   billing customer create ID NAME [ACCOUNT_ID...]
- *   billing deposit ID ACCOUNT AMOUNT [--key K]
- *   billing rate ID ACCOUNT RATE_PER_S
- *   billing balance ID [ACCOUNT]
- *   billing ledger ID ACCOUNT [--after SEQ] [--limit N]
- *   billing pending [--limit N]
- *
- * Exit codes: 0 done, 1 the operation failed (the reason is printed), 2 bad usage.
+ * `billing`: the operator's command (usage in HELP below). One topology file
+ * describes the cluster; every command reads it.
  */
 import { parseArgs } from "node:util";
 import { existsSync, readFileSync, rmSync } from "node:fs";
@@ -25,8 +13,23 @@ import { startLocal } from "./local.ts";
 
 export class UsageError extends Error {}
 
-const HELP = readFileSync(new URL(import.meta.url)).toString("utf8").split("*/")[0]!
-  .split("\n").slice(1).map((line) => line.replace(/^ \* ?/, "")).join("\n");
+const HELP = `billing: the operator's command for the billing cluster
+
+usage: billing <command> [arguments] [--topology FILE]
+
+  billing start                                 start the local cluster, gateway and demo receiver (foreground)
+  billing stop                                  stop the running local cluster
+  billing status                                every instance: role, read-only or writable, buckets
+  billing promote RS INSTANCE                   failover: make INSTANCE the master of replica set RS
+  billing customer create ID NAME [ACCOUNT_ID...]
+  billing deposit ID ACCOUNT AMOUNT [--key K]   add money (K: idempotency key)
+  billing rate ID ACCOUNT RATE_PER_S            money per second; 0 stops consumption
+  billing balance ID [ACCOUNT]                  live balance, rate, depletes_at_ms
+  billing ledger ID ACCOUNT [--after SEQ] [--limit N]
+  billing pending [--limit N]                   power-off notifications not yet delivered
+
+The topology is --topology FILE, else BILLING_TOPOLOGY, else config/topology.default.yaml.
+Exit codes: 0 done, 1 the operation failed (the reason is printed), 2 bad usage.`;
 
 function topologyFrom(path: string | undefined): Topology {
   return loadTopology(resolve(path ?? process.env["BILLING_TOPOLOGY"] ?? DEFAULT_TOPOLOGY_PATH));
@@ -163,12 +166,13 @@ async function run(argv: string[]): Promise<void> {
 }
 
 run(process.argv.slice(2)).catch((error: unknown) => {
-  if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
-    console.error(`billing: ${(error as Error).message}`);
-    process.exitCode = 2;
-  } else if (isRouterError(error)) {
+  const code = (error as { code?: unknown }).code;
+  if (isRouterError(error)) {
     console.error(`billing: ${error.value.name}: ${error.value.message}${error.value.details ? ` ${JSON.stringify(error.value.details)}` : ""}`);
     process.exitCode = 1;
+  } else if (error instanceof UsageError || (typeof code === "string" && code.startsWith("ERR_PARSE_ARGS"))) {
+    console.error(`billing: ${(error as Error).message}`);
+    process.exitCode = 2;
   } else {
     console.error(`billing: ${(error as Error).message ?? String(error)}`);
     process.exitCode = 1;
