@@ -137,3 +137,30 @@ describe("idempotency keys", () => {
     }
   });
 });
+
+describe("resumed notifications", () => {
+  it("with resumed_url, a deposit reviving a depleted account sends one", async () => {
+    const receiver = new PoweroffReceiver();
+    await receiver.start();
+    const f = await startSingleNode();
+    try {
+      await f.node.stop();
+      f.node.config.poweroff = { ...f.node.config.poweroff, url: receiver.url, resumed_url: `${receiver.url.replace("/poweroff", "/poweron")}?id={user_id}` };
+      await f.node.start();
+      await new Promise((r) => setTimeout(r, 300));
+      const ids = { customer_id: 8, account_id: 1 };
+      await f.call("billing_create_customer", { customer_id: 8, name: "r", accounts: [{ account_id: 1, name: "a" }] });
+      await f.call("billing_set_rate", { ...ids, rate_per_s: "1" });
+      await receiver.waitFor((ds) => ds.some((d) => d.kind === "depleted"), 5000);
+      const [revived] = await f.call("billing_deposit", { ...ids, amount: "100" });
+      assert.equal(revived.status, "active");
+      await receiver.waitFor((ds) => ds.some((d) => d.kind === "resumed"), 5000);
+      const resumed = receiver.deliveries.find((d) => d.kind === "resumed")!;
+      assert.equal(resumed.path, "/poweron?id=8");
+      assert.equal(receiver.deliveries.length, 2);
+    } finally {
+      await f.close();
+      await receiver.stop();
+    }
+  });
+});

@@ -107,6 +107,7 @@ describe("depletion", () => {
     await sleep(200);
     const got = deliveriesFor(ids.customer_id);
     assert.equal(got.length, 2);
+    assert.deepEqual(got.map((d) => d.kind), ["depleted", "depleted"], "no 'resumed' GET unless resumed_url is configured");
     assert.notEqual(got[0]!.event_id, got[1]!.event_id);
   });
 
