@@ -13,8 +13,9 @@ import { schedulerStats, startScheduler, wakeScheduler } from "./scheduler";
 import { notifierStats, startNotifier, wakeNotifier } from "./notifier";
 import { space } from "./db";
 import { janitorStats, startJanitor } from "./janitor";
-import { scheduleDepletion } from "./testhooks";
-import { nowMs } from "./time";
+import * as testhooks from "./testhooks";
+import * as faults from "./faults";
+import { advanceClock, nowMs } from "./time";
 
 type Procedure = (this: void, request: Record<string, unknown>) => unknown;
 
@@ -46,7 +47,21 @@ const ADMIN_PROCEDURES: Record<string, Procedure> = {
 
 /** Set-up points for tests and benchmarks; published only with `test_hooks: true`. */
 const TEST_PROCEDURES: Record<string, Procedure> = {
-  billing_test_schedule_depletion: (request) => scheduleDepletion(request),
+  billing_test_advance_clock: (request) => {
+    const now_ms = advanceClock(request["ms"] as number);
+    wakeScheduler();
+    wakeNotifier();
+    return now_ms;
+  },
+  billing_test_schedule_depletion: (request) => testhooks.scheduleDepletion(request),
+  billing_test_schedule_depletions: (request) => testhooks.scheduleDepletions(request),
+  billing_test_populate: (request) => testhooks.populate(request),
+  billing_test_memory: () => testhooks.memoryReport(),
+  billing_test_snapshot: () => testhooks.snapshot(),
+  billing_test_profile: (request) => testhooks.profile(request ?? {}, notifierStats),
+  billing_test_fault: (request) => faults.fault(request ?? {}),
+  billing_test_checksum: () => faults.checksum(),
+  billing_test_security_report: (request) => faults.securityReport(request ?? {}),
 };
 
 export const API_VERSION = 1;
