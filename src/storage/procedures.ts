@@ -195,10 +195,12 @@ export function setRate(request: Request): Outcome<AccountView> {
     at_ms: now_ms, kind: "rate", amount: ZERO, charged, balance_after: settled, rate_after: parsed.value, reference: "",
   });
   const deadline = storeState(account, settled, parsed.value, status, seq, now_ms);
+  // The answer is read before the commit yields: after it, the scheduler may already have depleted the account.
+  const result = accountView(space("accounts").get([customer_id, account_id])!, now_ms);
   box.commit();
   noteDeadline(deadline);
   if (account !== found) wakeNotifier(); // a deadline that had passed was settled inline
-  return success(accountView(space("accounts").get([customer_id, account_id])!, now_ms));
+  return success(result);
 }
 
 const ACCOUNT_KEY_FIELDS: Record<string, true> = { customer_id: true, account_id: true };
