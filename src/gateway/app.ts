@@ -11,7 +11,7 @@ import { parseTokens, TokenSet, type ApiToken } from "./auth.ts";
 import { GatewayProblem } from "./problems.ts";
 import { Problem } from "./schemas.ts";
 import { typeboxValidatorCompiler } from "./validation.ts";
-import errorsPlugin from "./plugins/errors.ts";
+import errorsPlugin, { frameworkErrorHandler } from "./plugins/errors.ts";
 import authPlugin from "./plugins/auth.ts";
 import docsPlugin from "./plugins/docs.ts";
 import metricsPlugin from "./plugins/metrics.ts";
@@ -63,6 +63,11 @@ const lifecyclePlugin = fp(async (app: FastifyInstance) => {
   app.addHook("onRequest", async (request, reply) => {
     reply.header("x-request-id", String(request.id));
     if (closing) throw new GatewayProblem("SHUTTING_DOWN", "The gateway is shutting down.");
+    // Bodies are read as UTF-8 JSON: a body declared in another charset would be misread, so refuse it.
+    const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(request.headers["content-type"] ?? "")?.[1]?.toLowerCase();
+    if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") {
+      throw new GatewayProblem("UNSUPPORTED_MEDIA_TYPE", `Only UTF-8 bodies are accepted, not charset ${charset}.`);
+    }
   });
   // A keep-alive connection that finishes its request after close() began would
   // otherwise stay open, idle, until the shutdown bound cuts it.
@@ -82,6 +87,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: false,
     trustProxy: options.trustProxy ?? false,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 64 },
+    frameworkErrors: frameworkErrorHandler,
   });
   app.setValidatorCompiler(typeboxValidatorCompiler);
   // JSON only: a text/plain body would otherwise reach the schema as a string.

@@ -21,6 +21,8 @@ import type { ErrorName } from "../contract/errors.ts";
 export type GatewayCode =
   | "VALIDATION_FAILED"
   | "MALFORMED_BODY"
+  | "BAD_URL"
+  | "URI_TOO_LONG"
   | "UNSUPPORTED_MEDIA_TYPE"
   | "PAYLOAD_TOO_LARGE"
   | "UNAUTHORIZED"
@@ -42,6 +44,8 @@ interface ProblemKind {
 export const PROBLEM_KINDS: Record<ProblemCode, ProblemKind> = {
   VALIDATION_FAILED: { status: 400, title: "The request does not match the schema" },
   MALFORMED_BODY: { status: 400, title: "The request body is not valid JSON" },
+  BAD_URL: { status: 400, title: "The request URL is malformed" },
+  URI_TOO_LONG: { status: 414, title: "A path parameter is too long" },
   INVALID_ARGUMENT: { status: 400, title: "Invalid argument" },
   INVALID_AMOUNT: { status: 400, title: "Amount must be a decimal string" },
   AMOUNT_NOT_POSITIVE: { status: 400, title: "Amount must be greater than zero" },

@@ -80,6 +80,17 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, classi
   return reply.code(status).type(PROBLEM_CONTENT_TYPE).serializer((payload: unknown) => JSON.stringify(payload)).send(problem);
 }
 
+/**
+ * Errors Fastify raises before routing (a malformed URL, an over-long path
+ * parameter): given to the Fastify constructor as `frameworkErrors`, so they
+ * leave as problem+json like every other refusal.
+ */
+export function frameworkErrorHandler(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const code: ProblemCode = error.code === "FST_ERR_MAX_PARAM_LENGTH" ? "URI_TOO_LONG" : error.code === "FST_ERR_BAD_URL" ? "BAD_URL" : classify(error).code;
+  request.log.info({ code, fastify_code: error.code }, "request refused before routing");
+  void sendProblem(request, reply, { code, detail: error.message });
+}
+
 async function errorsPlugin(app: FastifyInstance): Promise<void> {
   app.setErrorHandler((error: unknown, request, reply) => {
     const classified = classify(error);
