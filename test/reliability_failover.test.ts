@@ -45,7 +45,7 @@ describe("failover, sync_replication, replica set of 2", () => {
   // replicating its CONFIRM, the promoted replica keeps it in its limbo; billing_promote does not
   // clear the queue, so every later write fails ("Found uncommitted sync transactions from other
   // instance", INTERNAL) even after the old master is back. Happens in some runs, not all.
-  it("writes again through the router once the old master is back", { todo: "bug: billing_promote leaves the old master's sync transactions in the limbo" }, () => {
+  it("writes again through the router once the old master is back", () => {
     assert.deepEqual(figures.unexpected_refusals, {});
     assert.equal(figures.resumed, true, "no deposit acknowledged after the promotion");
     assert.ok(figures.acknowledged_after_promote > 0);
@@ -70,7 +70,7 @@ describe("failover, sync_replication, replica set of 3 straight after bootstrap"
   // Known bug (reported): on its first start a replica replicates from the master only (cluster.ts
   // replicationOf), so after a failover the third instance never follows the promoted one; the
   // quorum (2 of 3) is never reached and every write fails with COMMIT_FAILED until it restarts.
-  it("commits again with the remaining replica", { todo: "bug: bootstrap replication is not a full mesh" }, async (t) => {
+  it("commits again with the remaining replica", async (t) => {
     const figures = await failover(3, true);
     t.diagnostic(`failover sync 1x3: ${JSON.stringify(figures)}`);
     assert.equal(figures.lost, 0);

@@ -71,6 +71,7 @@ export class Cluster {
     try {
       await this.startEach(all.filter((instance) => this.isMaster(instance)));
       await this.startEach(all.filter((instance) => !this.isMaster(instance)));
+      await this.meshReplication(all);
       await this.bootstrapBuckets();
       this.saveMasters();
     } catch (error) {
@@ -104,6 +105,33 @@ export class Cluster {
     if (options.kill === true) await process?.kill();
     else await process?.stop();
     await this.startInstance(instance);
+    await this.rejoined(instance);
+  }
+
+  /**
+   * A member is back: in synchronous mode the master may hold transactions of
+   * a dead predecessor that only now can reach their quorum; clearing the
+   * queue confirms them and lets writes through again.
+   */
+  private async rejoined(instance: ClusterInstance): Promise<void> {
+    if (!this.topology.sync_replication || this.isMaster(instance)) return;
+    const master = this.masters.get(instance.replicaset)!;
+    const timeoutMs = 7000; // the storage default sync_timeout_s (5 s) and a margin
+    await this.call(master, "admin", "billing_clear_synchro_queue", undefined, timeoutMs).catch(() => undefined);
+  }
+
+  /**
+   * On a first start every node lists only what was up before it (see
+   * replicationOf); once all run, each replicates from every other member,
+   * so a promoted replica is followed by the rest of its replica set.
+   */
+  private async meshReplication(instances: ClusterInstance[]): Promise<void> {
+    const admin = this.topology.users.admin;
+    for (const instance of instances) {
+      const peers = this.topology.replicasets[instance.replicaset]!.instances;
+      const replication = peers.map((peer) => `${admin.name}:${admin.password}@${peer.host}:${peer.port}`);
+      await this.call(instance.name, "admin", "billing_set_replication", { replication }, 30_000);
+    }
   }
 
   /**

@@ -40,6 +40,8 @@ const ADMIN_PROCEDURES: Record<string, Procedure> = {
   billing_buckets_release: (request) => releaseBuckets(request["bucket_ids"] as number[], request["destination"] as string),
   billing_promote: () => promote(),
   billing_demote: () => demote(),
+  billing_clear_synchro_queue: () => clearSynchroQueue(),
+  billing_set_replication: (request) => setReplication(request["replication"]),
   billing_stats: () => ({
     ...nodeInfo(), vclock: box.info.vclock, scheduler: schedulerStats(), notifier: notifierStats(), janitor: janitorStats(),
   }),
@@ -93,7 +95,8 @@ function guarded(name: string, procedure: Procedure): (this: void, request: Reco
     if (box.is_in_txn()) box.rollback();
     const text = tostring(result);
     log.error(`${name}: ${text}`);
-    if (string.find(text, "Quorum", 1, true)[0] !== undefined || string.find(text, "synchro", 1, true)[0] !== undefined) {
+    if (string.find(text, "Quorum", 1, true)[0] !== undefined || string.find(text, "synchro", 1, true)[0] !== undefined
+      || string.find(text, "sync transactions", 1, true)[0] !== undefined) {
       return failure("COMMIT_FAILED") as LuaMultiReturn<[unknown, unknown]>;
     }
     return failure("INTERNAL") as LuaMultiReturn<[unknown, unknown]>;
@@ -131,8 +134,31 @@ function ensureUsers(config: NodeConfig): void {
   schema.user.grant(config.admin_user.name, "replication", undefined, undefined, { if_not_exists: true });
 }
 
+/**
+ * Synchronous mode: a master that died between replicating a transaction and
+ * its CONFIRM leaves it in this node's queue ("limbo"), and every later write
+ * fails until the queue is cleared. Clearing waits for the quorum (up to
+ * sync_timeout_s), so it runs in its own fiber and is called again whenever a
+ * member rejoins (Cluster does that), until the quorum can confirm it.
+ */
+function clearSynchroQueue(): boolean {
+  if (!node.config!.sync_replication || box.info.ro) return false;
+  const ctl = box.ctl as unknown as { clear_synchro_queue(this: void): void };
+  const [ok, problem] = pcall(ctl.clear_synchro_queue);
+  if (!ok) log.warn(`clear_synchro_queue: ${tostring(problem)}`);
+  return ok;
+}
+
+/** Points replication at the given peers (full mesh after bootstrap; a changed replica set). */
+function setReplication(uris: unknown): boolean {
+  if (typeof uris !== "object" || uris === null) error("replication must be a list of URIs");
+  box.cfg({ replication: uris } as never);
+  return true;
+}
+
 function promote(): Record<string, unknown> {
   box.cfg({ read_only: false } as never);
+  if (node.config!.sync_replication) fiber.create(clearSynchroQueue);
   wakeScheduler();
   wakeNotifier();
   return nodeInfo();
