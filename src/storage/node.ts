@@ -68,7 +68,7 @@ const TEST_PROCEDURES: Record<string, Procedure> = {
 
 export const API_VERSION = 1;
 
-const node = { config: undefined as NodeConfig | undefined };
+const node = { config: undefined as NodeConfig | undefined, clearing: false };
 
 function nodeInfo(): Record<string, unknown> {
   const config = node.config!;
@@ -95,8 +95,12 @@ function guarded(name: string, procedure: Procedure): (this: void, request: Reco
     if (box.is_in_txn()) box.rollback();
     const text = tostring(result);
     log.error(`${name}: ${text}`);
-    if (string.find(text, "Quorum", 1, true)[0] !== undefined || string.find(text, "synchro", 1, true)[0] !== undefined
-      || string.find(text, "sync transactions", 1, true)[0] !== undefined) {
+    if (string.find(text, "sync transactions", 1, true)[0] !== undefined) {
+      // A dead master's unconfirmed transaction blocks every write here: try to clear it (one fiber at a time).
+      fiber.create(clearSynchroQueue);
+      return failure("COMMIT_FAILED") as LuaMultiReturn<[unknown, unknown]>;
+    }
+    if (string.find(text, "Quorum", 1, true)[0] !== undefined || string.find(text, "synchro", 1, true)[0] !== undefined) {
       return failure("COMMIT_FAILED") as LuaMultiReturn<[unknown, unknown]>;
     }
     return failure("INTERNAL") as LuaMultiReturn<[unknown, unknown]>;
@@ -142,9 +146,11 @@ function ensureUsers(config: NodeConfig): void {
  * member rejoins (Cluster does that), until the quorum can confirm it.
  */
 function clearSynchroQueue(): boolean {
-  if (!node.config!.sync_replication || box.info.ro) return false;
+  if (!node.config!.sync_replication || box.info.ro || node.clearing) return false;
+  node.clearing = true;
   const ctl = box.ctl as unknown as { clear_synchro_queue(this: void): void };
   const [ok, problem] = pcall(ctl.clear_synchro_queue);
+  node.clearing = false;
   if (!ok) log.warn(`clear_synchro_queue: ${tostring(problem)}`);
   return ok;
 }
