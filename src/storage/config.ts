@@ -100,7 +100,8 @@ const NODE_DEFAULTS: Omit<NodeConfig, "instance_name" | "listen" | "work_dir" | 
   sync_replication: false,
   sync_quorum: 2,
   sync_timeout_s: 5,
-  depletion_batch_max: 1000,
+  // Accounts depleted per transaction; the scheduler also caps it at 128 (SLICE_MAX) so HTTP keeps flowing in a storm.
+  depletion_batch_max: 128,
   idempotency_ttl_ms: 24 * 3600 * 1000,
   test_hooks: false,
 };
