@@ -68,9 +68,8 @@ describe("failover, asynchronous replication, replica set of 2", () => {
 });
 
 describe("failover, sync_replication, replica set of 3 straight after bootstrap", () => {
-  // Known bug (reported): on its first start a replica replicates from the master only (cluster.ts
-  // replicationOf), so after a failover the third instance never follows the promoted one; the
-  // quorum (2 of 3) is never reached and every write fails with COMMIT_FAILED until it restarts.
+  // Replication is a full mesh after bootstrap (Cluster.meshReplication), so the third instance
+  // follows the promoted one; what still stops writes in some runs is the limbo described above.
   it("commits again with the remaining replica", { todo: "known limitation: same synchronous queue (limbo) left by the dead master as above, when the kill lands between a transaction and its CONFIRM" }, async (t) => {
     const figures = await failover(3, true);
     t.diagnostic(`failover sync 1x3: ${JSON.stringify(figures)}`);
