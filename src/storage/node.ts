@@ -68,6 +68,9 @@ const TEST_PROCEDURES: Record<string, Procedure> = {
 
 export const API_VERSION = 1;
 
+/** The wait for a dead master's confirmations while clearing the synchronous queue. */
+const CLEAR_WAIT_S = 0.1;
+
 const node = { config: undefined as NodeConfig | undefined, clearing: false };
 
 function nodeInfo(): Record<string, unknown> {
@@ -149,10 +152,27 @@ function clearSynchroQueue(): boolean {
   if (!node.config!.sync_replication || box.info.ro || node.clearing) return false;
   node.clearing = true;
   const ctl = box.ctl as unknown as { clear_synchro_queue(this: void): void };
+  // clear_synchro_queue first waits 2 × replication_synchro_timeout for the
+  // dead master's confirmations, which never come: 10 s of refused writes with
+  // the default. Shorten the wait for this call only, then confirm what a
+  // quorum of the live members holds and roll back the rest.
+  // Only when the live members can form a quorum: otherwise the returning old
+  // master's confirmations are the only way to keep its transactions.
+  const short = liveMembers() >= node.config!.sync_quorum;
+  if (short) box.cfg({ replication_synchro_timeout: CLEAR_WAIT_S } as never);
   const [ok, problem] = pcall(ctl.clear_synchro_queue);
+  if (short) box.cfg({ replication_synchro_timeout: node.config!.sync_timeout_s } as never);
   node.clearing = false;
   if (!ok) log.warn(`clear_synchro_queue: ${tostring(problem)}`);
   return ok;
+}
+
+/** This instance plus the replicas it is feeding right now. */
+function liveMembers(): number {
+  let live = 1;
+  const peers = box.info.replication as unknown as Record<string, { downstream?: { status?: string } }>;
+  for (const [, peer] of pairs(peers)) if (peer.downstream?.status === "follow") live += 1;
+  return live;
 }
 
 /** Points replication at the given peers (full mesh after bootstrap; a changed replica set). */
