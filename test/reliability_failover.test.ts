@@ -41,11 +41,10 @@ describe("failover, sync_replication, replica set of 2", () => {
     assert.equal(figures.balance_mismatches, 0, "balances equal the sum of the ledger's deposits");
   });
 
-  // Known limitation: when the master dies between replicating a synchronous transaction and
-  // replicating its CONFIRM, the promoted replica keeps it in its queue (limbo). With a live quorum
-  // (3 nodes) promotion clears it at once (the 1x3 test below); a 2-node set has no quorum until
-  // the old master returns, and on 2.6.0 writes do not always resume within the test's 8 s after it.
-  it("writes again through the router once the old master is back", { todo: "known limitation: a 2-node synchronous replica set cannot clear a dead master's queued transaction without it, and on 2.6.0 writes do not always resume within 8 s of its return" }, () => {
+  // When the master dies between replicating a synchronous transaction and its CONFIRM, the
+  // promoted replica holds it queued (limbo) and refuses writes. A 2-node set has no quorum until
+  // the old master returns; then Cluster.restart (and the next refused write) clears the queue.
+  it("writes again through the router once the old master is back", () => {
     assert.deepEqual(figures.unexpected_refusals, {});
     assert.equal(figures.resumed, true, "no deposit acknowledged after the promotion");
     assert.ok(figures.acknowledged_after_promote > 0);

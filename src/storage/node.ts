@@ -156,12 +156,16 @@ function clearSynchroQueue(): boolean {
   // dead master's confirmations, which never come: 10 s of refused writes with
   // the default. Shorten the wait for this call only, then confirm what a
   // quorum of the live members holds and roll back the rest.
-  // Only when the live members can form a quorum: otherwise the returning old
-  // master's confirmations are the only way to keep its transactions.
-  const short = liveMembers() >= node.config!.sync_quorum;
-  if (short) box.cfg({ replication_synchro_timeout: CLEAR_WAIT_S } as never);
+  // Only when the live members can form a quorum: without one nothing can be
+  // confirmed, and a long wait here would only delay the clear that matters,
+  // the one when a member returns (Cluster calls it; so does the next write).
+  if (liveMembers() < node.config!.sync_quorum) {
+    node.clearing = false;
+    return false;
+  }
+  box.cfg({ replication_synchro_timeout: CLEAR_WAIT_S } as never);
   const [ok, problem] = pcall(ctl.clear_synchro_queue);
-  if (short) box.cfg({ replication_synchro_timeout: node.config!.sync_timeout_s } as never);
+  box.cfg({ replication_synchro_timeout: node.config!.sync_timeout_s } as never);
   node.clearing = false;
   if (!ok) log.warn(`clear_synchro_queue: ${tostring(problem)}`);
   return ok;
