@@ -3,7 +3,7 @@
  * scenarios. Asynchronous replication: the loss window measured over 5 runs
  * (reported; bounded). sync_replication, replica set of 2: no acknowledged
  * deposit lost over 3 runs, the replica lagging 0, 500 and 1500 ms (frozen);
- * writes resuming afterwards is todo (bug).
+ * writes resuming afterwards under this load is still todo (open).
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
@@ -64,7 +64,7 @@ describe("chaos: synchronous failover (1×2), 3 runs", () => {
       assert.equal(r.balance_mismatches, 0);
     }
   });
-  it("writes again after every failover", { todo: "bug: billing_promote leaves the old master's sync transactions in the limbo" }, () => {
+  it("writes again after every failover", { todo: "open: under this load (32 writers) a 2-node synchronous set still does not resume writes within 10 s of the old master's return; the lighter npm-test case and 3-node sets do" }, () => {
     for (const r of runs) assert.equal(r.resumed, true, JSON.stringify(r.unexpected_refusals));
   });
 });
