@@ -24,6 +24,8 @@ export interface ClusterOptions {
   readyTimeoutMs?: number;
   /** One operator call (assign, promote, demote, info). */
   callTimeoutMs?: number;
+  /** Node settings merged over what the topology gives every node (tests: `test_hooks`). */
+  node?: Partial<StorageNodeConfig>;
 }
 
 export type ClusterInstance = TopologyInstance & { replicaset: string };
@@ -238,6 +240,7 @@ export class Cluster {
       service_user: topology.users.service,
       admin_user: topology.users.admin,
       poweroff: { ...topology.poweroff },
+      ...this.options.node,
     };
   }
 

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Cluster } from "../../src/cluster/cluster.ts";
+import type { StorageNodeConfig } from "../../src/cluster/storage-process.ts";
 import { freePort } from "../../src/cluster/ports.ts";
 import { validateTopology, type Topology } from "../../src/cluster/topology.ts";
 import { PoweroffReceiver } from "../../src/receiver/receiver.ts";
@@ -19,6 +20,11 @@ export interface ClusterShape {
   instances: number;
   sync_replication?: boolean;
   bucket_count?: number;
+  /** Node settings beyond the topology's, merged into every node's config (e.g. test_hooks). */
+  node?: Partial<StorageNodeConfig>;
+  /** Power-off settings beyond the fixture's (backoff 20..200 ms, pool 8). */
+  poweroff?: Topology["poweroff"];
+  readyTimeoutMs?: number;
 }
 
 export interface TestCluster {
@@ -29,6 +35,8 @@ export interface TestCluster {
   router: Router;
   /** A second router over the same cluster (its own connections and bucket map). */
   newRouter(settings?: Partial<RouterSettings>): Router;
+  /** Calls a procedure on one instance as the admin user (test hooks, stats). */
+  hook(instance: string, procedure: string, request?: Record<string, unknown>): Promise<unknown>;
   close(): Promise<void>;
 }
 
@@ -69,13 +77,14 @@ export async function startTestCluster(shape: ClusterShape): Promise<TestCluster
   let topology: Topology;
   try {
     topology = await makeTopology(shape, dir, receiver.url);
+    if (shape.poweroff !== undefined) topology.poweroff = { ...topology.poweroff, ...shape.poweroff };
   } catch (error) {
     // Nothing may stay open, or the test process would never exit.
     await receiver.stop();
     rmSync(dir, { recursive: true, force: true });
     throw error;
   }
-  const cluster = new Cluster(topology, { readyTimeoutMs: 30_000 });
+  const cluster = new Cluster(topology, { readyTimeoutMs: shape.readyTimeoutMs ?? 30_000, ...(shape.node ? { node: shape.node } : {}) });
   const routers: Router[] = [];
   const newRouter = (settings: Partial<RouterSettings> = {}): Router => {
     const router = new Router(cluster.routerOptions({ callTimeoutMs: 10_000, ...settings }));
@@ -92,7 +101,9 @@ export async function startTestCluster(shape: ClusterShape): Promise<TestCluster
     await cluster.start();
     const router = newRouter();
     await router.connect(15_000);
-    return { dir, topology, cluster, receiver, router, newRouter, close };
+    const hook = (instance: string, procedure: string, request: Record<string, unknown> = {}): Promise<unknown> =>
+      cluster.call(instance, "admin", procedure, request);
+    return { dir, topology, cluster, receiver, router, newRouter, hook, close };
   } catch (error) {
     await close();
     throw error;
