@@ -19,6 +19,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { freePort } from "../src/cluster/ports.ts";
 import { REPO_ROOT } from "../src/cluster/storage-process.ts";
+import { stopChild } from "../src/cluster/child-process.ts";
 import { HMAC_SECRET, startChaosCluster, type ChaosCluster } from "./lib/cluster.ts";
 import { routerLedger } from "./lib/ledger.ts";
 import { inPool, percentile, prng, randomAmount, rssKiB, scaled, sleep, unscaled, waitUntil } from "./lib/util.ts";
@@ -68,14 +69,6 @@ function startChild(command: string[], env: Record<string, string>, ready: RegEx
   });
 }
 
-async function stopChild(child: ChildProcess | undefined): Promise<void> {
-  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-  await exited;
-  clearTimeout(timer);
-}
 
 function askReceiver(child: ChildProcess, question: "stats" | "events"): Promise<Record<string, any>> {
   return new Promise((resolve, reject) => {

@@ -23,6 +23,7 @@ import { join } from "node:path";
 import { IprotoAuthError, IprotoClient, IprotoServerError } from "../src/iproto/index.ts";
 import { freePort } from "../src/cluster/ports.ts";
 import { REPO_ROOT } from "../src/cluster/storage-process.ts";
+import { stopChild } from "../src/cluster/child-process.ts";
 import { verifySignature } from "../src/receiver/signature.ts";
 import { ADMIN, HMAC_SECRET, SERVICE, startSingleNode, type SingleNode } from "./support/single-node.ts";
 import { sleep, waitUntil } from "../chaos/lib/util.ts";
@@ -73,13 +74,7 @@ async function startGatewayProcess(): Promise<void> {
 }
 
 async function stopGatewayProcess(): Promise<void> {
-  const child = gateway;
-  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
-  const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
-  await exited;
-  clearTimeout(timer);
+  await stopChild(gateway);
 }
 
 before(async () => {

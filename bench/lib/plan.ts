@@ -45,17 +45,9 @@ export const IDS = {
   api_first: 2_000_001,
 } as const;
 
-/** mulberry32: a seeded generator, so every run spreads the zero instants the same way. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seededRandom } from "../../test/support/random.ts";
+
+export { seededRandom };
 
 /** `count` ids from `first`, each with a zero instant at a random whole millisecond in [start_ms, start_ms + window_ms), ascending. */
 export function spreadSchedule(first: number, count: number, start_ms: number, window_ms: number, seed: number): Array<[number, number]> {

@@ -38,17 +38,7 @@ export function randomAmount(random: () => number, wholeMax = 1000): string {
   return /^0\.0*$/.test(text) ? "0.000001" : text;
 }
 
-/** A small deterministic PRNG (mulberry32), so a failing run can be replayed from its seed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom as prng } from "../../test/support/random.ts";
 
 /** Polls `probe` until it returns something other than undefined; throws after `timeoutMs`. */
 export async function waitUntil<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined, pauseMs = 20): Promise<T> {

@@ -8,6 +8,7 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync, statSync } from "no
 import { connect } from "node:net";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { stopChild } from "./child-process.ts";
 
 export const REPO_ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const BOOTSTRAP = join(REPO_ROOT, "src/storage/instance.lua");
@@ -132,11 +133,7 @@ export class StorageProcess {
 
   /** Graceful stop: SIGTERM, then SIGKILL if it has not exited within the bound. */
   async stop(timeoutMs = 10_000): Promise<void> {
-    if (!this.running) return;
-    this.child!.kill("SIGTERM");
-    const timer = setTimeout(() => this.child?.kill("SIGKILL"), timeoutMs);
-    await this.exited;
-    clearTimeout(timer);
+    await stopChild(this.child, timeoutMs);
   }
 
   /** SIGKILL: the crash case. */
