@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT } from "../src/cluster/storage-process.ts";
 import { toScaled } from "./support/single-node.ts";
+import { seededRandom } from "./support/random.ts";
 
 const SCALE = 12;
 
@@ -60,14 +61,6 @@ function referenceDepletesAt(balance: bigint, rate: bigint): number | null {
   return t > 10_000_000_000_000n ? null : Number(t);
 }
 
-/** A small deterministic generator, so a failure reproduces. */
-function lcg(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return state / 2 ** 32;
-  };
-}
 
 function randomMoney(random: () => number, integerDigits: number): string {
   const whole = BigInt(Math.floor(random() * 10 ** Math.min(integerDigits, 15)));
@@ -77,7 +70,7 @@ function randomMoney(random: () => number, integerDigits: number): string {
 
 describe("money algebra inside Tarantool", () => {
   it("settles balances and computes deadlines exactly", () => {
-    const random = lcg(42);
+    const random = seededRandom(42);
     const cases: Case[] = [
       { balance: "1", rate: "0.000001", elapsed_ms: 10 * 365 * 24 * 3600 * 1000 },
       { balance: "1000000", rate: "0.000001", elapsed_ms: 100 * 365 * 24 * 3600 * 1000 },

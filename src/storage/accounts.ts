@@ -24,8 +24,8 @@ export interface AccountView {
 
 /** The account as of `now_ms`: the balance settled lazily, the status as it is at that instant. */
 export function accountView(account: Tuple, now_ms: number): AccountView {
-  const deadline = account[A.depletes_at_ms] as number | undefined;
-  const due = deadline !== undefined && deadline !== box.NULL && deadline <= now_ms;
+  const deadline = deadlineOf(account);
+  const due = deadline !== undefined && deadline <= now_ms;
   const view: AccountView = {
     customer_id: account[A.customer_id] as number,
     account_id: account[A.account_id] as number,
@@ -38,7 +38,7 @@ export function accountView(account: Tuple, now_ms: number): AccountView {
     as_of_ms: now_ms,
     ledger_seq: account[A.ledger_seq] as number,
   };
-  if (deadline !== undefined && deadline !== box.NULL && !due) view.depletes_at_ms = deadline;
+  if (deadline !== undefined && !due) view.depletes_at_ms = deadline;
   return view;
 }
 
